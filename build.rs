@@ -1,0 +1,30 @@
+//! Writes include/bolink.h from the exports with cbindgen, and records the build target.
+
+use std::path::PathBuf;
+
+fn main() {
+    let target = std::env::var("TARGET").unwrap_or_default();
+    println!("cargo:rustc-env=BOLINK_TARGET={target}");
+    println!("cargo:rerun-if-changed=src/ffi");
+    println!("cargo:rerun-if-changed=src/error.rs");
+    println!("cargo:rerun-if-changed=cbindgen.toml");
+
+    let dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("set by cargo"));
+    let config = cbindgen::Config::from_file(dir.join("cbindgen.toml")).expect("cbindgen.toml");
+    match cbindgen::Builder::new()
+        .with_crate(&dir)
+        .with_config(config)
+        .generate()
+    {
+        Ok(bindings) => {
+            // Written where the build can see it; the committed header is compared by a test.
+            let out =
+                PathBuf::from(std::env::var("OUT_DIR").expect("set by cargo")).join("bolink.h");
+            bindings.write_to_file(&out);
+            if std::env::var_os("BOLINK_WRITE_HEADER").is_some() {
+                bindings.write_to_file(dir.join("include/bolink.h"));
+            }
+        }
+        Err(e) => println!("cargo:warning=cbindgen could not generate the header: {e}"),
+    }
+}
