@@ -61,7 +61,11 @@ async fn image(State(shared): SharedState, Path(id): Path<String>) -> Response {
     });
     match found {
         Some(image) => {
-            let content_type = if image.pic_type == "png" { "image/png" } else { "image/jpeg" };
+            let content_type = if image.pic_type == "png" {
+                "image/png"
+            } else {
+                "image/jpeg"
+            };
             ([(header::CONTENT_TYPE, content_type)], image.bytes).into_response()
         }
         None => (StatusCode::NOT_FOUND, "no such image\n").into_response(),
@@ -84,7 +88,10 @@ async fn upload_image_legacy(
     }
 }
 
-async fn api_received(State(shared): SharedState, Query(query): Query<HashMap<String, String>>) -> Response {
+async fn api_received(
+    State(shared): SharedState,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
     let after = match query.get("after").map(|after| after.parse::<u64>()) {
         None => 0,
         Some(Ok(after)) => after,
@@ -112,7 +119,10 @@ async fn api_received(State(shared): SharedState, Query(query): Query<HashMap<St
     Json(Value::Array(records)).into_response()
 }
 
-async fn api_pushed(State(shared): SharedState, Query(query): Query<HashMap<String, String>>) -> Response {
+async fn api_pushed(
+    State(shared): SharedState,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
     let after = match query.get("after").map(|after| after.parse::<u64>()) {
         None => 0,
         Some(Ok(after)) => after,

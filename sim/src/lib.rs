@@ -269,7 +269,9 @@ impl Sim {
     /// What was received after the record numbered `after_seq` (0: everything).
     pub fn received_since(&self, after_seq: u64) -> Vec<Received> {
         let state = self.shared.lock();
-        let start = usize::try_from(after_seq).unwrap_or(usize::MAX).min(state.received.len());
+        let start = usize::try_from(after_seq)
+            .unwrap_or(usize::MAX)
+            .min(state.received.len());
         state.received[start..].to_vec()
     }
 
@@ -300,7 +302,9 @@ impl Sim {
     /// What was pushed after the push numbered `after_seq` (0: everything).
     pub fn pushed_since(&self, after_seq: u64) -> Vec<Pushed> {
         let state = self.shared.lock();
-        let start = usize::try_from(after_seq).unwrap_or(usize::MAX).min(state.pushed.len());
+        let start = usize::try_from(after_seq)
+            .unwrap_or(usize::MAX)
+            .min(state.pushed.len());
         state.pushed[start..].to_vec()
     }
 

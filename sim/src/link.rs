@@ -36,7 +36,8 @@ pub const ECHOED_KEYS: &[&str] = &[
 ];
 
 /// Uploads the cloud refuses to process twice (same sign, same park).
-const CHECKED_FOR_DUPLICATES: &[&str] = &["in_park", "out_park", "upload_order", "inpark", "outpark"];
+const CHECKED_FOR_DUPLICATES: &[&str] =
+    &["in_park", "out_park", "upload_order", "inpark", "outpark"];
 
 /// Downstream requests; a message with one of these names and a `state` is a reply when the
 /// simulator pushed that name to the park before (`outpark` is also the bolink exit upload).
@@ -78,13 +79,21 @@ pub(crate) struct LinkConn {
 
 impl LinkConn {
     pub(crate) fn new(id: u64, link: LinkKind) -> LinkConn {
-        LinkConn { id, link, recent: VecDeque::new() }
+        LinkConn {
+            id,
+            link,
+            recent: VecDeque::new(),
+        }
     }
 
     /// Notes one more message and tells whether it goes over `limit` in the window.
     fn over_rate(&mut self, limit: Option<u32>) -> bool {
         let now = Instant::now();
-        while self.recent.front().is_some_and(|at| now.duration_since(*at) >= RATE_WINDOW) {
+        while self
+            .recent
+            .front()
+            .is_some_and(|at| now.duration_since(*at) >= RATE_WINDOW)
+        {
             self.recent.pop_front();
         }
         // Refused messages count too: a client that keeps flooding stays refused.
@@ -102,7 +111,10 @@ pub(crate) struct Outcome {
 
 impl Outcome {
     fn answer(answer: Value) -> Outcome {
-        Outcome { answer: Some(answer), close: false }
+        Outcome {
+            answer: Some(answer),
+            close: false,
+        }
     }
 
     /// The answer to a line that is not a JSON message; the connection stays open.
@@ -133,17 +145,24 @@ fn login(shared: &Shared, conn: &LinkConn, message: &Map<String, Value>, raw: &s
     let data = message.get("data").cloned().unwrap_or(Value::Null);
     let sign = message.get("sign").and_then(Value::as_str).unwrap_or("");
     let park_id = data.get("park_id").and_then(text);
-    let park = park_id.as_deref().and_then(|park_id| find_park(&shared.config.parks, &data, park_id));
+    let park = park_id
+        .as_deref()
+        .and_then(|park_id| find_park(&shared.config.parks, &data, park_id));
 
     let key = park.and_then(|park| {
-        login_keys(park, conn.link).into_iter().find(|key| sign::sign(&data, key) == sign)
+        login_keys(park, conn.link)
+            .into_iter()
+            .find(|key| sign::sign(&data, key) == sign)
     });
     let (answer, session) = match (park, key) {
         (None, _) => (refused_login("error:云平台车场不存在"), None),
         (Some(_), None) => (refused_login("error:签名错误"), None),
         (Some(park), Some(key)) => {
             let token = token::new_token();
-            let local_id = data.get("local_id").and_then(Value::as_str).map(str::to_owned);
+            let local_id = data
+                .get("local_id")
+                .and_then(Value::as_str)
+                .map(str::to_owned);
             let session = Session {
                 token: token.clone(),
                 key: key.to_owned(),
@@ -153,7 +172,10 @@ fn login(shared: &Shared, conn: &LinkConn, message: &Map<String, Value>, raw: &s
                 local_id,
                 set_params: data.get("set_params").cloned(),
             };
-            (json!({"state":1,"token":token,"service_name":"login"}), Some(session))
+            (
+                json!({"state":1,"token":token,"service_name":"login"}),
+                Some(session),
+            )
         }
     };
 
@@ -171,14 +193,20 @@ fn login(shared: &Shared, conn: &LinkConn, message: &Map<String, Value>, raw: &s
             answer: Some(answer.clone()),
         });
     });
-    Outcome { answer: Some(answer), close }
+    Outcome {
+        answer: Some(answer),
+        close,
+    }
 }
 
 /// The configured park a login names; a `union_id` in the login must match the park's.
 fn find_park<'a>(parks: &'a [Park], data: &Value, park_id: &str) -> Option<&'a Park> {
     let union_id = data.get("union_id").and_then(text);
     parks.iter().find(|park| {
-        park.park_id == park_id && union_id.as_ref().is_none_or(|union_id| *union_id == park.union_id)
+        park.park_id == park_id
+            && union_id
+                .as_ref()
+                .is_none_or(|union_id| *union_id == park.union_id)
     })
 }
 
@@ -186,7 +214,12 @@ fn find_park<'a>(parks: &'a [Park], data: &Value, park_id: &str) -> Option<&'a P
 fn login_keys(park: &Park, link: LinkKind) -> Vec<&str> {
     match link {
         LinkKind::Bolink => vec![park.ukey.as_str()],
-        LinkKind::Cloud => park.ckey.iter().map(String::as_str).chain([park.ukey.as_str()]).collect(),
+        LinkKind::Cloud => park
+            .ckey
+            .iter()
+            .map(String::as_str)
+            .chain([park.ukey.as_str()])
+            .collect(),
     }
 }
 
@@ -219,14 +252,20 @@ fn upload(
     };
 
     let Some(session) = session.filter(|session| Some(session.token.as_str()) == token) else {
-        let park_id = state.session(conn.id).map(|session| session.park_id.clone());
-        let answer = Some(json!({"service_name":service_name,"state":0,"errmsg":"error:token无效"}));
+        let park_id = state
+            .session(conn.id)
+            .map(|session| session.park_id.clone());
+        let answer =
+            Some(json!({"service_name":service_name,"state":0,"errmsg":"error:token无效"}));
         state.record(record(&answer, park_id));
         // Closing the socket is the logout: the session goes with it.
         state.unregister(conn.id);
         drop(state);
         shared.notify();
-        return Outcome { answer, close: true };
+        return Outcome {
+            answer,
+            close: true,
+        };
     };
 
     let over_rate = conn.over_rate(shared.config.rate_limit_per_10s);
@@ -249,7 +288,10 @@ fn upload(
     drop(state);
     shared.notify();
 
-    Outcome { answer, close: dropped }
+    Outcome {
+        answer,
+        close: dropped,
+    }
 }
 
 /// How a message with a valid token is dealt with.
@@ -269,7 +311,10 @@ fn judge(
     sign: &str,
     over_rate: bool,
 ) -> Verdict {
-    let refuse = |errmsg: &str| Verdict { answer: Some(answer(service_name, 0, errmsg, data)), entered: false };
+    let refuse = |errmsg: &str| Verdict {
+        answer: Some(answer(service_name, 0, errmsg, data)),
+        entered: false,
+    };
     if over_rate {
         return refuse("request_over_times");
     }
@@ -285,7 +330,10 @@ fn judge(
         && data.get("state").is_some()
         && state.was_pushed(park_id, service_name);
     if is_reply {
-        return Verdict { answer: None, entered: false };
+        return Verdict {
+            answer: None,
+            entered: false,
+        };
     }
 
     let checked = CHECKED_FOR_DUPLICATES.contains(&service_name);
@@ -294,7 +342,10 @@ fn judge(
         if let Some(order_id) = data.get("order_id") {
             duplicate["order_id"] = order_id.clone();
         }
-        return Verdict { answer: Some(duplicate), entered: false };
+        return Verdict {
+            answer: Some(duplicate),
+            entered: false,
+        };
     }
     if let Some(field) = missing_field(service_name, data) {
         return refuse(&format!("error:缺少参数{field}"));
@@ -307,10 +358,13 @@ fn judge(
         state.mark_processed(park_id, sign);
     }
     let is_entry = matches!(service_name, "in_park" | "inpark");
-    if is_entry && let Some(order_id) = data.get("order_id").and_then(text) {
+    if let Some(order_id) = data.get("order_id").and_then(text).filter(|_| is_entry) {
         state.mark_entered(park_id, &order_id);
     }
-    Verdict { answer: Some(answer(service_name, 1, "success", data)), entered: service_name == "in_park" }
+    Verdict {
+        answer: Some(answer(service_name, 1, "success", data)),
+        entered: service_name == "in_park",
+    }
 }
 
 /// The first field an order message must carry and does not (absent, null or empty).
@@ -320,11 +374,14 @@ fn missing_field(service_name: &str, data: &Value) -> Option<&'static str> {
         "out_park" | "outpark" => &["order_id"],
         _ => &[],
     };
-    required.iter().copied().find(|field| match data.get(*field) {
-        None | Some(Value::Null) => true,
-        Some(Value::String(value)) => value.is_empty(),
-        Some(_) => false,
-    })
+    required
+        .iter()
+        .copied()
+        .find(|field| match data.get(*field) {
+            None | Some(Value::Null) => true,
+            Some(Value::String(value)) => value.is_empty(),
+            Some(_) => false,
+        })
 }
 
 /// An answer to an upload: name, state, message, and every echoed key the data carries.

@@ -4,7 +4,7 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use bolink_sim::{ECHOED_KEYS, Park, Pushed, Received, Sim, SimConfig};
 use serde_json::Value;
@@ -81,30 +81,53 @@ fn main() -> ExitCode {
         }
     }
 
-    let page_host = if bind.is_unspecified() { IpAddr::V4(Ipv4Addr::LOCALHOST) } else { bind };
+    let page_host = if bind.is_unspecified() {
+        IpAddr::V4(Ipv4Addr::LOCALHOST)
+    } else {
+        bind
+    };
     println!("bolink-sim listening");
     println!("  cloud link:  {}", SocketAddr::new(bind, sim.cloud_port()));
-    println!("  bolink link: {}", SocketAddr::new(bind, sim.bolink_port()));
-    println!("  web page:    http://{}/", SocketAddr::new(page_host, sim.http_port()));
+    println!(
+        "  bolink link: {}",
+        SocketAddr::new(bind, sim.bolink_port())
+    );
+    println!(
+        "  web page:    http://{}/",
+        SocketAddr::new(page_host, sim.http_port())
+    );
     for park in &parks {
-        let mode = if park.ckey.is_some() { "ukey and ckey" } else { "ukey" };
-        println!("  park {} (union_id {}, signed with {mode})", park.park_id, park.union_id);
+        let mode = if park.ckey.is_some() {
+            "ukey and ckey"
+        } else {
+            "ukey"
+        };
+        println!(
+            "  park {} (union_id {}, signed with {mode})",
+            park.park_id, park.union_id
+        );
     }
 
     log_forever(&sim)
 }
 
-/// Prints every new record and push, until the process is killed.
+/// Prints every new record and push, in the order they happened, until the process is killed.
 fn log_forever(sim: &Sim) -> ! {
     let (mut last_received, mut last_pushed) = (0, 0);
     loop {
+        let mut lines: Vec<(SystemTime, String)> = Vec::new();
         for record in sim.received_since(last_received) {
-            println!("{}", received_line(&record));
             last_received = record.seq;
+            lines.push((record.at, received_line(&record)));
         }
         for push in sim.pushed_since(last_pushed) {
-            println!("{}", pushed_line(&push));
             last_pushed = push.seq;
+            lines.push((push.at, pushed_line(&push)));
+        }
+        // Stable: records and pushes of the same instant keep their own order.
+        lines.sort_by_key(|(at, _)| *at);
+        for (_, line) in lines {
+            println!("{line}");
         }
         std::thread::sleep(LOG_POLL);
     }
@@ -115,7 +138,10 @@ fn received_line(record: &Received) -> String {
     let answer = match &record.answer {
         Some(answer) => format!(
             "state={} {}",
-            answer.get("state").map(Value::to_string).unwrap_or_default(),
+            answer
+                .get("state")
+                .map(Value::to_string)
+                .unwrap_or_default(),
             answer.get("errmsg").and_then(Value::as_str).unwrap_or("")
         ),
         None => "no answer".to_owned(),
@@ -137,7 +163,10 @@ fn pushed_line(push: &Pushed) -> String {
         "push #{} park={} {}{} sessions={}",
         push.seq,
         push.park_id,
-        push.message.get("service_name").and_then(Value::as_str).unwrap_or("?"),
+        push.message
+            .get("service_name")
+            .and_then(Value::as_str)
+            .unwrap_or("?"),
         key_text(&push.message),
         push.sessions
     )
@@ -167,26 +196,36 @@ fn parse(args: impl Iterator<Item = String>) -> Result<Option<Options>, String> 
     while let Some(arg) = args.next() {
         // Both `--flag value` and `--flag=value` are accepted.
         let (flag, inline) = match arg.split_once('=') {
-            Some((flag, value)) if flag.starts_with("--") => (flag.to_owned(), Some(value.to_owned())),
+            Some((flag, value)) if flag.starts_with("--") => {
+                (flag.to_owned(), Some(value.to_owned()))
+            }
             _ => (arg.clone(), None),
         };
         let mut value = || -> Result<String, String> {
-            inline.clone().or_else(|| args.next()).ok_or_else(|| format!("{flag} needs a value"))
+            inline
+                .clone()
+                .or_else(|| args.next())
+                .ok_or_else(|| format!("{flag} needs a value"))
         };
         match flag.as_str() {
             "--help" | "-h" => return Ok(None),
             "--park" => config.parks.push(park(&value()?)?),
             "--bind" => {
                 let text = value()?;
-                bind = text.parse().map_err(|_| format!("--bind: {text} is not an IP address"))?;
+                bind = text
+                    .parse()
+                    .map_err(|_| format!("--bind: {text} is not an IP address"))?;
             }
             "--cloud-port" => cloud_port = number(&flag, &value()?)?,
             "--bolink-port" => bolink_port = number(&flag, &value()?)?,
             "--http-port" => http_port = number(&flag, &value()?)?,
             "--rate-limit" => {
                 let text = value()?;
-                config.rate_limit_per_10s =
-                    if text == "off" { None } else { Some(number(&flag, &text)?) };
+                config.rate_limit_per_10s = if text == "off" {
+                    None
+                } else {
+                    Some(number(&flag, &text)?)
+                };
             }
             "--retention-days" => {
                 let days: u64 = number(&flag, &value()?)?;
@@ -214,7 +253,11 @@ fn park(text: &str) -> Result<Park, String> {
     let park = match parts.as_slice() {
         [union_id, park_id, ukey] => Park::new(union_id, park_id, ukey),
         [union_id, park_id, ukey, ckey] => Park::new(union_id, park_id, ukey).with_ckey(ckey),
-        _ => return Err(format!("--park {text}: expected UNION_ID:PARK_ID:UKEY[:CKEY]")),
+        _ => {
+            return Err(format!(
+                "--park {text}: expected UNION_ID:PARK_ID:UKEY[:CKEY]"
+            ));
+        }
     };
     if parts.iter().any(|part| part.is_empty()) {
         return Err(format!("--park {text}: no part may be empty"));
@@ -223,5 +266,6 @@ fn park(text: &str) -> Result<Park, String> {
 }
 
 fn number<T: std::str::FromStr>(flag: &str, text: &str) -> Result<T, String> {
-    text.parse().map_err(|_| format!("{flag}: {text} is not a valid number"))
+    text.parse()
+        .map_err(|_| format!("{flag}: {text} is not a valid number"))
 }

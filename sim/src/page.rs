@@ -69,16 +69,19 @@ pub(crate) fn render(shared: &Shared) -> String {
 
 /// One park: who is online, its orders, its barrier events, its other images.
 fn park_section(html: &mut String, state: &State, park: &Park) {
-    let _ = write!(
+    let _ = writeln!(
         html,
-        "<section class=\"park\"><h2>Park {} <small>union_id {}</small></h2>\n",
+        "<section class=\"park\"><h2>Park {} <small>union_id {}</small></h2>",
         escape(&park.park_id),
         escape(&park.union_id)
     );
 
     html.push_str("<h3>Online</h3>\n");
-    let sessions: Vec<_> =
-        state.sessions().into_iter().filter(|session| session.park_id == park.park_id).collect();
+    let sessions: Vec<_> = state
+        .sessions()
+        .into_iter()
+        .filter(|session| session.park_id == park.park_id)
+        .collect();
     if sessions.is_empty() {
         html.push_str("<p class=\"none\">No session is logged in.</p>\n");
     } else {
@@ -94,8 +97,11 @@ fn park_section(html: &mut String, state: &State, park: &Park) {
         html.push_str("</ul>\n");
     }
 
-    let images: Vec<&StoredImage> =
-        state.images.iter().filter(|image| image.park_id == park.park_id).collect();
+    let images: Vec<&StoredImage> = state
+        .images
+        .iter()
+        .filter(|image| image.park_id == park.park_id)
+        .collect();
     orders_table(html, &state.received, &images, &park.park_id);
     let shown_liftrods = barrier_table(html, &state.received, &images, &park.park_id);
     other_images(html, &images, &shown_liftrods);
@@ -117,12 +123,19 @@ struct Order {
 fn orders_table(html: &mut String, received: &[Received], images: &[&StoredImage], park_id: &str) {
     let mut orders: Vec<Order> = Vec::new();
     let mut index: HashMap<String, usize> = HashMap::new();
-    for record in accepted(received, park_id, &["in_park", "inpark", "out_park", "outpark"]) {
+    for record in accepted(
+        received,
+        park_id,
+        &["in_park", "inpark", "out_park", "outpark"],
+    ) {
         let Some(order_id) = record.data.get("order_id").and_then(text) else {
             continue;
         };
         let at = *index.entry(order_id.clone()).or_insert_with(|| {
-            orders.push(Order { order_id, ..Order::default() });
+            orders.push(Order {
+                order_id,
+                ..Order::default()
+            });
             orders.len() - 1
         });
         let order = &mut orders[at];
@@ -141,11 +154,14 @@ fn orders_table(html: &mut String, received: &[Received], images: &[&StoredImage
         }
         order.last_seq = record.seq;
     }
-    orders.sort_by(|a, b| b.last_seq.cmp(&a.last_seq));
+    orders.sort_by_key(|order| std::cmp::Reverse(order.last_seq));
 
     // The latest image of each kind wins.
     let mut order_images: HashMap<(&str, &str), u64> = HashMap::new();
-    for image in images.iter().filter(|image| image.picture_source == "order") {
+    for image in images
+        .iter()
+        .filter(|image| image.picture_source == "order")
+    {
         if let (Some(order_id), Some(kind)) = (&image.order_id, &image.park_order_type) {
             order_images.insert((order_id.as_str(), kind.as_str()), image.id);
         }
@@ -196,7 +212,10 @@ fn barrier_table<'a>(
 ) -> HashSet<String> {
     let events: Vec<&Received> = accepted(received, park_id, &["upload_liftrod"]).collect();
     let mut liftrod_images: HashMap<&str, &'a StoredImage> = HashMap::new();
-    for image in images.iter().filter(|image| image.picture_source == "liftrod") {
+    for image in images
+        .iter()
+        .filter(|image| image.picture_source == "liftrod")
+    {
         if let Some(liftrod_id) = &image.liftrod_id {
             liftrod_images.insert(liftrod_id.as_str(), image);
         }
@@ -245,7 +264,10 @@ fn other_images(html: &mut String, images: &[&StoredImage], shown_liftrods: &Has
         .iter()
         .filter(|image| match image.picture_source.as_str() {
             "order" => false,
-            "liftrod" => image.liftrod_id.as_ref().is_none_or(|id| !shown_liftrods.contains(id)),
+            "liftrod" => image
+                .liftrod_id
+                .as_ref()
+                .is_none_or(|id| !shown_liftrods.contains(id)),
             _ => true,
         })
         .collect();
@@ -263,10 +285,10 @@ fn other_images(html: &mut String, images: &[&StoredImage], shown_liftrods: &Has
             _ => ("liftrod_id", image.liftrod_id.as_deref()),
         };
         let caption = format!("{} {name} {}", image.picture_source, id.unwrap_or(""));
-        let _ = write!(
+        let _ = writeln!(
             html,
             "<figure><img src=\"/images/{}\" data-source=\"{}\" alt=\"{caption}\">\
-             <figcaption>{caption}</figcaption></figure>\n",
+             <figcaption>{caption}</figcaption></figure>",
             image.id,
             escape(&image.picture_source),
             caption = escape(&caption)
@@ -284,7 +306,11 @@ fn accepted<'a>(
     received.iter().filter(move |record| {
         record.park_id.as_deref() == Some(park_id)
             && services.contains(&record.service_name.as_str())
-            && record.answer.as_ref().and_then(|answer| answer.get("state")) == Some(&Value::from(1))
+            && record
+                .answer
+                .as_ref()
+                .and_then(|answer| answer.get("state"))
+                == Some(&Value::from(1))
     })
 }
 
@@ -308,8 +334,16 @@ fn time_cell(value: Option<&Value>) -> String {
     };
     match raw.parse::<i64>() {
         Ok(number) => {
-            let seconds = if number > 100_000_000_000 { number / 1000 } else { number };
-            format!("<span title=\"{}\">{}</span>", escape(&raw), china_time(seconds))
+            let seconds = if number > 100_000_000_000 {
+                number / 1000
+            } else {
+                number
+            };
+            format!(
+                "<span title=\"{}\">{}</span>",
+                escape(&raw),
+                china_time(seconds)
+            )
         }
         Err(_) => escape(&raw),
     }
@@ -339,7 +373,11 @@ fn civil_date(days: i64) -> (i64, i64, i64) {
     let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
     let month_from_march = (5 * day_of_year + 2) / 153;
     let day = day_of_year - (153 * month_from_march + 2) / 5 + 1;
-    let month = if month_from_march < 10 { month_from_march + 3 } else { month_from_march - 9 };
+    let month = if month_from_march < 10 {
+        month_from_march + 3
+    } else {
+        month_from_march - 9
+    };
     let year = year_of_era + era * 400 + i64::from(month <= 2);
     (year, month, day)
 }
@@ -366,7 +404,10 @@ mod tests {
 
     #[test]
     fn escapes_markup() {
-        assert_eq!(escape(r#"<a href="x">'&'</a>"#), "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;");
+        assert_eq!(
+            escape(r#"<a href="x">'&'</a>"#),
+            "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
+        );
     }
 
     #[test]

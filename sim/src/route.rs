@@ -31,16 +31,26 @@ const BOLINK_TARGET: &[&str] = &[
 /// The lanes a login's `local_id` lists after `_channels_`, if it lists any.
 pub(crate) fn lanes_of(local_id: &str) -> Option<Vec<String>> {
     let (_, list) = local_id.split_once("_channels_")?;
-    let lanes: Vec<String> =
-        list.split('_').filter(|lane| !lane.is_empty()).map(str::to_owned).collect();
+    let lanes: Vec<String> = list
+        .split('_')
+        .filter(|lane| !lane.is_empty())
+        .map(str::to_owned)
+        .collect();
     (!lanes.is_empty()).then_some(lanes)
 }
 
 /// The ids of the sessions among `sessions` (all of one park) that `message` goes to.
 pub(crate) fn targets(sessions: &[(u64, &Session)], message: &Value) -> Vec<u64> {
-    let service_name = message.get("service_name").and_then(Value::as_str).unwrap_or("");
+    let service_name = message
+        .get("service_name")
+        .and_then(Value::as_str)
+        .unwrap_or("");
     let on = |link: LinkKind| -> Vec<(u64, &Session)> {
-        sessions.iter().filter(|(_, session)| session.link == link).copied().collect()
+        sessions
+            .iter()
+            .filter(|(_, session)| session.link == link)
+            .copied()
+            .collect()
     };
     let bolink = on(LinkKind::Bolink);
     let by_link = if BOLINK_TARGET.contains(&service_name) && !bolink.is_empty() {
@@ -55,14 +65,22 @@ pub(crate) fn targets(sessions: &[(u64, &Session)], message: &Value) -> Vec<u64>
     };
     let serving: Vec<_> = by_link
         .iter()
-        .filter(|(_, session)| session.lanes.as_ref().is_some_and(|l| l.iter().any(|l| l == lane)))
+        .filter(|(_, session)| {
+            session
+                .lanes
+                .as_ref()
+                .is_some_and(|l| l.iter().any(|l| l == lane))
+        })
         .copied()
         .collect();
     if !serving.is_empty() {
         return ids(&serving);
     }
-    let unlisted: Vec<_> =
-        by_link.iter().filter(|(_, session)| session.lanes.is_none()).copied().collect();
+    let unlisted: Vec<_> = by_link
+        .iter()
+        .filter(|(_, session)| session.lanes.is_none())
+        .copied()
+        .collect();
     if !unlisted.is_empty() {
         return ids(&unlisted);
     }
@@ -113,9 +131,18 @@ mod tests {
         let bolink = session(LinkKind::Bolink, "m_2000_a");
         let both = [(1, &cloud), (2, &bolink)];
 
-        assert_eq!(targets(&both, &json!({"service_name":"query_price"})), vec![2]);
-        assert_eq!(targets(&both, &json!({"service_name":"price_sync"})), vec![1]);
-        assert_eq!(targets(&both[..1], &json!({"service_name":"query_price"})), vec![1]);
+        assert_eq!(
+            targets(&both, &json!({"service_name":"query_price"})),
+            vec![2]
+        );
+        assert_eq!(
+            targets(&both, &json!({"service_name":"price_sync"})),
+            vec![1]
+        );
+        assert_eq!(
+            targets(&both[..1], &json!({"service_name":"query_price"})),
+            vec![1]
+        );
     }
 
     #[test]
@@ -125,9 +152,18 @@ mod tests {
         let plain = session(LinkKind::Cloud, "m_2000_z");
         let all = [(1, &a), (2, &b), (3, &plain)];
 
-        assert_eq!(targets(&all, &json!({"service_name":"x","out_channel_id":"B1"})), vec![2]);
-        assert_eq!(targets(&all, &json!({"service_name":"x","channel_id":"C9"})), vec![3]);
-        assert_eq!(targets(&all[..2], &json!({"service_name":"x","channel_id":"C9"})), vec![1, 2]);
+        assert_eq!(
+            targets(&all, &json!({"service_name":"x","out_channel_id":"B1"})),
+            vec![2]
+        );
+        assert_eq!(
+            targets(&all, &json!({"service_name":"x","channel_id":"C9"})),
+            vec![3]
+        );
+        assert_eq!(
+            targets(&all[..2], &json!({"service_name":"x","channel_id":"C9"})),
+            vec![1, 2]
+        );
         assert_eq!(targets(&all, &json!({"service_name":"x"})), vec![1, 2, 3]);
     }
 }

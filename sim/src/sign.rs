@@ -35,7 +35,10 @@ mod tests {
         )
         .unwrap();
 
-        assert_eq!(sign(&data, "8403A41ED5EF20BC"), "CB649425CB5548A375099103AB04CC1E");
+        assert_eq!(
+            sign(&data, "8403A41ED5EF20BC"),
+            "CB649425CB5548A375099103AB04CC1E"
+        );
     }
 
     #[test]
@@ -44,7 +47,10 @@ mod tests {
         let by_hand = {
             use md5::{Digest, Md5};
             let digest = Md5::digest("{\"b\":\"京A/1\",\"a\":1}key=k".as_bytes());
-            digest.iter().map(|b| format!("{b:02X}")).collect::<String>()
+            digest
+                .iter()
+                .map(|b| format!("{b:02X}"))
+                .collect::<String>()
         };
 
         assert_eq!(sign(&data, "k"), by_hand);

@@ -119,7 +119,13 @@ impl State {
         }
         let id = self.next_conn_id;
         self.next_conn_id += 1;
-        self.conns.insert(id, Conn { outbox, session: None });
+        self.conns.insert(
+            id,
+            Conn {
+                outbox,
+                session: None,
+            },
+        );
         Some(id)
     }
 
@@ -154,7 +160,9 @@ impl State {
     }
 
     pub(crate) fn logged_in(&self, park_id: &str) -> usize {
-        self.live_sessions().filter(|(_, session)| session.park_id == park_id).count()
+        self.live_sessions()
+            .filter(|(_, session)| session.park_id == park_id)
+            .count()
     }
 
     pub(crate) fn sessions(&self) -> Vec<SessionInfo> {
@@ -169,7 +177,9 @@ impl State {
     }
 
     fn live_sessions(&self) -> impl Iterator<Item = (u64, &Session)> {
-        self.conns.iter().filter_map(|(id, conn)| conn.session.as_ref().map(|s| (*id, s)))
+        self.conns
+            .iter()
+            .filter_map(|(id, conn)| conn.session.as_ref().map(|s| (*id, s)))
     }
 
     /// Asks every live connection to close and forgets them at once, so that `logged_in` reads
@@ -189,23 +199,27 @@ impl State {
     /// Writes `message` downstream to the sessions of the park that [`route::targets`] picks,
     /// records the push and returns how many sessions it reached.
     pub(crate) fn push(&mut self, park_id: &str, message: &Value) -> usize {
-        let sessions: Vec<(u64, &Session)> =
-            self.live_sessions().filter(|(_, session)| session.park_id == park_id).collect();
+        let sessions: Vec<(u64, &Session)> = self
+            .live_sessions()
+            .filter(|(_, session)| session.park_id == park_id)
+            .collect();
         let targets = route::targets(&sessions, message);
 
         let line = wire::frame(message);
         let mut written = 0;
         for id in targets {
-            let sent = self.conns.get(&id).is_some_and(|conn| {
-                conn.outbox.send(Downstream::Line(line.clone())).is_ok()
-            });
+            let sent = self
+                .conns
+                .get(&id)
+                .is_some_and(|conn| conn.outbox.send(Downstream::Line(line.clone())).is_ok());
             if sent {
                 written += 1;
             }
         }
 
         if let Some(service_name) = message.get("service_name").and_then(Value::as_str) {
-            self.pushed_services.insert((park_id.to_owned(), service_name.to_owned()));
+            self.pushed_services
+                .insert((park_id.to_owned(), service_name.to_owned()));
         }
         self.pushed.push(Pushed {
             seq: self.pushed.len() as u64 + 1,
@@ -219,23 +233,28 @@ impl State {
 
     /// Whether the simulator has pushed a message of this name to the park.
     pub(crate) fn was_pushed(&self, park_id: &str, service_name: &str) -> bool {
-        self.pushed_services.contains(&(park_id.to_owned(), service_name.to_owned()))
+        self.pushed_services
+            .contains(&(park_id.to_owned(), service_name.to_owned()))
     }
 
     pub(crate) fn is_processed(&self, park_id: &str, sign: &str) -> bool {
-        self.processed_signs.contains(&(park_id.to_owned(), sign.to_owned()))
+        self.processed_signs
+            .contains(&(park_id.to_owned(), sign.to_owned()))
     }
 
     pub(crate) fn mark_processed(&mut self, park_id: &str, sign: &str) {
-        self.processed_signs.insert((park_id.to_owned(), sign.to_owned()));
+        self.processed_signs
+            .insert((park_id.to_owned(), sign.to_owned()));
     }
 
     pub(crate) fn has_entered(&self, park_id: &str, order_id: &str) -> bool {
-        self.entered_orders.contains(&(park_id.to_owned(), order_id.to_owned()))
+        self.entered_orders
+            .contains(&(park_id.to_owned(), order_id.to_owned()))
     }
 
     pub(crate) fn mark_entered(&mut self, park_id: &str, order_id: &str) {
-        self.entered_orders.insert((park_id.to_owned(), order_id.to_owned()));
+        self.entered_orders
+            .insert((park_id.to_owned(), order_id.to_owned()));
     }
 
     /// The next `query_order_no` for a price query the simulator makes up.
@@ -268,7 +287,9 @@ impl State {
         let now = SystemTime::now();
         self.images.retain(|image| {
             // An image from the future (the clock went back) is kept.
-            now.duration_since(image.received_at).map(|age| age <= retention).unwrap_or(true)
+            now.duration_since(image.received_at)
+                .map(|age| age <= retention)
+                .unwrap_or(true)
         });
     }
 }
@@ -282,13 +303,19 @@ pub(crate) struct Shared {
 
 impl Shared {
     pub(crate) fn new(config: SimConfig) -> Shared {
-        Shared { config, state: Mutex::new(State::new()), changed: Condvar::new() }
+        Shared {
+            config,
+            state: Mutex::new(State::new()),
+            changed: Condvar::new(),
+        }
     }
 
     /// Locks the state for reading or for a change that wakes nobody.
     pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
         // A panic while holding the lock leaves the state usable: every change is a whole step.
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Runs a change under the lock, then wakes the waiters.

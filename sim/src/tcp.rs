@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
 use tokio::net::tcp::OwnedWriteHalf;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
 use crate::LinkKind;
@@ -24,7 +24,10 @@ pub(crate) async fn serve(listener: TcpListener, link: LinkKind, shared: Arc<Sha
             Ok((stream, _)) => stream,
             Err(error) => {
                 // Out of descriptors and the like: wait instead of spinning.
-                eprintln!("bolink-sim: accept on the {} listener failed: {error}", link.as_str());
+                eprintln!(
+                    "bolink-sim: accept on the {} listener failed: {error}",
+                    link.as_str()
+                );
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
             }
@@ -110,17 +113,20 @@ async fn answer_line(
         if shared.lock().session(conn.id).is_none() {
             return true;
         }
-        return writer.write_all(wire::heartbeat_answer(&heartbeat)).await.is_ok();
+        return writer
+            .write_all(wire::heartbeat_answer(&heartbeat))
+            .await
+            .is_ok();
     }
 
     let outcome = match std::str::from_utf8(line) {
         Ok(text) => link::handle_line(shared, conn, text),
         Err(_) => link::Outcome::malformed(),
     };
-    if let Some(answer) = &outcome.answer
-        && writer.write_all(&wire::frame(answer)).await.is_err()
-    {
-        return false;
+    if let Some(answer) = &outcome.answer {
+        if writer.write_all(&wire::frame(answer)).await.is_err() {
+            return false;
+        }
     }
     !outcome.close
 }

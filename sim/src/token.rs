@@ -12,7 +12,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 pub(crate) fn new_token() -> String {
     static ISSUED: AtomicU64 = AtomicU64::new(0);
     let count = ISSUED.fetch_add(1, Ordering::Relaxed);
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
 
     let mut token = String::with_capacity(32);
     for half in 0u8..2 {
@@ -35,7 +38,11 @@ mod tests {
         let second = new_token();
 
         assert_eq!(first.len(), 32);
-        assert!(first.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)));
+        assert!(
+            first
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        );
         assert_ne!(first, second);
     }
 }

@@ -86,7 +86,11 @@ fn check(
         return Err(too_large(limit));
     }
 
-    let pic_type = data.get("pic_type").and_then(Value::as_str).unwrap_or("jpg").to_lowercase();
+    let pic_type = data
+        .get("pic_type")
+        .and_then(Value::as_str)
+        .unwrap_or("jpg")
+        .to_lowercase();
     let magic = match pic_type.as_str() {
         "jpg" | "jpeg" => JPEG_MAGIC,
         "png" => PNG_MAGIC,
@@ -96,7 +100,11 @@ fn check(
         return Err("error:图片格式与pic_type不符".to_owned());
     }
 
-    let field = |name: &str| data.get(name).and_then(text).filter(|value| !value.is_empty());
+    let field = |name: &str| {
+        data.get(name)
+            .and_then(text)
+            .filter(|value| !value.is_empty())
+    };
     let picture_source = field("picture_source").unwrap_or_default();
     let required: &[&str] = match picture_source.as_str() {
         "order" => &["order_id", "park_order_type"],
@@ -139,7 +147,10 @@ fn check(
 /// ASCII whitespace are skipped, since Java's MIME encoder inserts them.
 fn decode_content(data: &Value) -> Option<Vec<u8>> {
     let content = data.get("content").and_then(Value::as_str)?;
-    let compact: String = content.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    let compact: String = content
+        .chars()
+        .filter(|c| !c.is_ascii_whitespace())
+        .collect();
     if compact.is_empty() {
         return None;
     }

@@ -43,7 +43,11 @@ pub(crate) fn frame(message: &Value) -> Vec<u8> {
     let mut bytes = Vec::with_capacity(128);
     bytes.push(b'\n');
     // Serialising a `Value` cannot fail.
-    bytes.extend_from_slice(serde_json::to_string(message).unwrap_or_default().as_bytes());
+    bytes.extend_from_slice(
+        serde_json::to_string(message)
+            .unwrap_or_default()
+            .as_bytes(),
+    );
     bytes.push(b'\r');
     bytes
 }

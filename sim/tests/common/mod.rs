@@ -44,9 +44,16 @@ pub struct Client {
 impl Client {
     pub fn connect(port: u16) -> Client {
         let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-        stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
         let writer = stream.try_clone().unwrap();
-        Client { reader: BufReader::new(stream), writer, token: String::new(), key: UKEY.into() }
+        Client {
+            reader: BufReader::new(stream),
+            writer,
+            token: String::new(),
+            key: UKEY.into(),
+        }
     }
 
     /// Connects and logs in; panics unless the login succeeds.
@@ -72,7 +79,8 @@ impl Client {
     /// Sends a message with this session's token and key.
     pub fn send(&mut self, service_name: &str, data: &Value) {
         let sign = sign(data, &self.key);
-        let message = json!({"service_name":service_name,"sign":sign,"token":self.token,"data":data});
+        let message =
+            json!({"service_name":service_name,"sign":sign,"token":self.token,"data":data});
         self.send_line(&message.to_string());
     }
 
@@ -102,7 +110,9 @@ impl Client {
             match self.reader.read(&mut byte) {
                 Ok(0) => return Frame::Closed,
                 Ok(_) => {}
-                Err(error) if matches!(error.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                Err(error)
+                    if matches!(error.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) =>
+                {
                     return Frame::Silent;
                 }
                 Err(_) => return Frame::Closed,
@@ -151,7 +161,9 @@ impl HttpAnswer {
 /// Sends one request with `Connection: close` and reads the whole answer.
 pub fn http(port: u16, method: &str, path: &str, body: &[u8]) -> HttpAnswer {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect http");
-    stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
     let head = format!(
         "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\
          Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
@@ -162,19 +174,30 @@ pub fn http(port: u16, method: &str, path: &str, body: &[u8]) -> HttpAnswer {
     let mut answer = Vec::new();
     stream.read_to_end(&mut answer).unwrap();
 
-    let split = answer.windows(4).position(|w| w == b"\r\n\r\n").expect("header end");
+    let split = answer
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("header end");
     let head = String::from_utf8_lossy(&answer[..split]).to_string();
     let status = head.split(' ').nth(1).unwrap().parse().unwrap();
     let header = |name: &str| {
         head.lines()
             .find_map(|line| {
                 let (key, value) = line.split_once(':')?;
-                key.eq_ignore_ascii_case(name).then(|| value.trim().to_owned())
+                key.eq_ignore_ascii_case(name)
+                    .then(|| value.trim().to_owned())
             })
             .unwrap_or_default()
     };
-    assert!(!header("transfer-encoding").contains("chunked"), "chunked answers are not read");
-    HttpAnswer { status, content_type: header("content-type"), body: answer[split + 4..].to_vec() }
+    assert!(
+        !header("transfer-encoding").contains("chunked"),
+        "chunked answers are not read"
+    );
+    HttpAnswer {
+        status,
+        content_type: header("content-type"),
+        body: answer[split + 4..].to_vec(),
+    }
 }
 
 /// A 4.x-style login `data` for the test park.
