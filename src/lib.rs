@@ -37,6 +37,8 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 pub enum LinkId {
     Cloud,
     Bolink,
+    /// Not a TCP link: images (2.12) waiting to be posted over HTTP again.
+    Images,
 }
 
 impl LinkId {
@@ -44,6 +46,7 @@ impl LinkId {
         match self {
             LinkId::Cloud => "cloud",
             LinkId::Bolink => "bolink",
+            LinkId::Images => "images",
         }
     }
 }
