@@ -49,7 +49,7 @@ pub extern "C" fn bolink_uninit() -> *mut c_char {
 pub unsafe extern "C" fn bolink_upload_in_park_order(json: *const c_char) -> *mut c_char {
     answer(|| {
         let text = unsafe { input(json, "json") }?;
-        global::with_client(|c| c.upload_in_park(text))
+        global::with_client_for(text, |c| c.upload_in_park(text))
     })
 }
 
@@ -60,7 +60,7 @@ pub unsafe extern "C" fn bolink_upload_in_park_order(json: *const c_char) -> *mu
 pub unsafe extern "C" fn bolink_upload_out_park_order(json: *const c_char) -> *mut c_char {
     answer(|| {
         let text = unsafe { input(json, "json") }?;
-        global::with_client(|c| c.upload_out_park(text))
+        global::with_client_for(text, |c| c.upload_out_park(text))
     })
 }
 
@@ -72,7 +72,7 @@ pub unsafe extern "C" fn bolink_upload_out_park_order(json: *const c_char) -> *m
 pub unsafe extern "C" fn bolink_get_pay_status(json: *const c_char) -> *mut c_char {
     answer(|| {
         let text = unsafe { input(json, "json") }?;
-        global::with_client(|c| c.pay_status(text))
+        global::with_client_for(text, |c| c.pay_status(text))
     })
 }
 
@@ -85,7 +85,7 @@ pub unsafe extern "C" fn bolink_get_pay_status(json: *const c_char) -> *mut c_ch
 pub unsafe extern "C" fn bolink_upload_data(json: *const c_char) -> *mut c_char {
     answer(|| {
         let text = unsafe { input(json, "json") }?;
-        global::with_client(|c| c.upload_data(text))
+        global::with_client_for(text, |c| c.upload_data(text))
     })
 }
 
@@ -99,7 +99,9 @@ pub unsafe extern "C" fn bolink_upload_data_sync(
 ) -> *mut c_char {
     answer(|| {
         let text = unsafe { input(json, "json") }?;
-        global::with_client(|c| c.upload_data_sync(text, Duration::from_millis(timeout_ms.into())))
+        global::with_client_for(text, |c| {
+            c.upload_data_sync(text, Duration::from_millis(timeout_ms.into()))
+        })
     })
 }
 

@@ -18,6 +18,8 @@ pub static DOWNSTREAM: LazyLock<Arc<Downstream>> = LazyLock::new(Downstream::new
 pub fn init(config_json: &str) -> Result<Value> {
     let mut sdk = SDK.lock().unwrap_or_else(|e| e.into_inner());
     if sdk.is_some() {
+        // Bad input is named first, whatever the state.
+        crate::fields::parse_object(config_json)?;
         return Err(Error::new(
             ErrCode::AlreadyInitialized,
             "sdk has been initialized! call uninit first",
@@ -58,5 +60,21 @@ pub fn with_client<T>(call: impl FnOnce(&Client) -> Result<T>) -> Result<T> {
             ErrCode::NotInitialized,
             "the SDK is not initialized; call init first",
         )),
+    }
+}
+
+/// Runs a call that takes the host's JSON `text` on the running SDK. Before init, malformed
+/// input is still reported as such rather than as NOT_INITIALIZED.
+pub fn with_client_for<T>(text: &str, call: impl FnOnce(&Client) -> Result<T>) -> Result<T> {
+    let client = SDK.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    match client {
+        Some(client) => call(&client),
+        None => {
+            crate::fields::parse_object(text)?;
+            Err(Error::new(
+                ErrCode::NotInitialized,
+                "the SDK is not initialized; call init first",
+            ))
+        }
     }
 }

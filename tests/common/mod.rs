@@ -117,6 +117,9 @@ pub fn root() -> PathBuf {
 
 /// Compiles a C program from tests/c against include/bolink.h and the built library.
 pub fn compile_c(source: &str, extra: &[&str]) -> PathBuf {
+    // Tests run in parallel and may compile the same program: one compiler at a time.
+    static COMPILING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = COMPILING.lock().unwrap_or_else(|e| e.into_inner());
     let out_dir = lib_dir().join("c-tests");
     std::fs::create_dir_all(&out_dir).unwrap();
     let stem = Path::new(source)
