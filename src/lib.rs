@@ -51,7 +51,11 @@ impl LinkId {
     }
 }
 
-/// Opens the outbox the configuration asks for.
+/// Opens the outbox the configuration asks for: on disk in `data_dir`, or in memory when
+/// `data_dir` is `""`. See [`outbox::Outbox::open`] for what happens when the disk fails.
 fn outbox_open(config: &config::Config) -> Result<outbox::Outbox> {
-    Ok(outbox::Outbox::memory(config.outbox_max))
+    match &config.data_dir {
+        Some(dir) => outbox::Outbox::open(dir, config.outbox_max),
+        None => Ok(outbox::Outbox::memory(config.outbox_max)),
+    }
 }

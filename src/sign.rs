@@ -48,8 +48,11 @@ mod tests {
 
     #[test]
     fn compact_keeps_order_numbers_and_text() {
-        let input = "{ \"z\" : 1.50, \"a\": \"京A/1\\u4eac\", \"n\": [1, 2e3] }";
+        let input = "{ \"z\" : 1.50, \"a\": \"京A/1\\u4eac\", \"n\": [1, -20, 0.10] }";
         let parsed: Value = serde_json::from_str(input).unwrap();
-        assert_eq!(compact(&parsed), r#"{"z":1.50,"a":"京A/1京","n":[1,2e3]}"#);
+        assert_eq!(
+            compact(&parsed),
+            r#"{"z":1.50,"a":"京A/1京","n":[1,-20,0.10]}"#
+        );
     }
 }

@@ -26,8 +26,14 @@ pub fn init(config_json: &str) -> Result<Value> {
         ));
     }
     let client = Client::start(config_json, Arc::clone(&DOWNSTREAM))?;
+    let mut answer =
+        serde_json::json!({"state": 1, "errmsg": "init success, connecting in the background"});
+    // The SDK runs, but the host must learn that what it hands over is not on disk.
+    if let Some(problem) = client.shared().outbox.problem() {
+        answer["warning"] = problem.into();
+    }
     *sdk = Some(Arc::new(client));
-    Ok(serde_json::json!({"state": 1, "errmsg": "init success, connecting in the background"}))
+    Ok(answer)
 }
 
 /// Stops the SDK. Not allowed from the receive callback, which runs on a thread it must join.
