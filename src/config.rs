@@ -256,7 +256,7 @@ impl Config {
             answer_timeout: Duration::from_secs(num("answer_timeout_secs", 20).max(1)),
             sync_timeout: Duration::from_millis(num("sync_timeout_ms", 10_000).max(100)),
             rate_limit_per_10s: num("rate_limit_per_10s", 95) as u32,
-            orders_per_second: num("orders_per_second", 9) as u32,
+            orders_per_second: num("orders_per_second", 8) as u32,
         })
     }
 

@@ -401,3 +401,88 @@ fn bad_input_gets_an_error_naming_the_problem() {
         "nothing invalid was queued"
     );
 }
+
+#[test]
+fn a_refusal_for_good_is_reported_and_set_aside() {
+    let sim = sim();
+    sim.set_refuse("upload_gate", Some("error:通道不存在"));
+    sim.set_refuse("in_park", Some("error:车型不存在"));
+    let (client, downstream) = start(&init_json(&sim));
+    let got = collector(&downstream);
+    let gate = json!({"service_name": "upload_gate", "data_target": "cloud", "channel_id": "Z9", "operate_type": 1});
+    client.upload_data(&gate.to_string()).unwrap();
+    client.upload_in_park(&entry("ord_r").to_string()).unwrap();
+    let collector_upload = json!({"service_name": "upload_collector", "data_target": "cloud", "user_id": "u1", "operate_type": 1});
+    client.upload_data(&collector_upload.to_string()).unwrap();
+
+    wait_until(WAIT, "three answers", || got.lock().unwrap().len() == 3);
+    let answers = got.lock().unwrap().clone();
+    assert_eq!(
+        (
+            answers[0]["channel_id"].clone(),
+            answers[0]["state"].clone()
+        ),
+        (json!("Z9"), json!(0))
+    );
+    assert_eq!(answers[0]["errmsg"], "error:通道不存在");
+    assert_eq!(
+        answers[1]["service_name"], "in_park",
+        "a refused entry is not swallowed"
+    );
+    assert_eq!(answers[1]["order_id"], "ord_r");
+    assert_eq!(answers[2]["state"], 1, "later messages still go");
+    let outbox = client.status()["outbox"].clone();
+    assert_eq!(
+        (outbox["pending"].clone(), outbox["rejected"].clone()),
+        (json!(0), json!(2))
+    );
+    assert_eq!(
+        sim.received()
+            .iter()
+            .filter(|r| r.service_name == "upload_gate")
+            .count(),
+        1,
+        "not retried"
+    );
+}
+
+#[test]
+fn a_message_never_answered_is_tried_three_times_then_set_aside() {
+    let sim = sim();
+    sim.set_silent("upload_price", true);
+    let mut init = init_json(&sim);
+    init["answer_timeout_secs"] = 1.into();
+    let (client, downstream) = start(&init);
+    let got = collector(&downstream);
+    let price = json!({"service_name": "upload_price", "data_target": "cloud", "price_id": "p1", "car_type": "小车", "operate_type": 1});
+    client.upload_data(&price.to_string()).unwrap();
+    let gate = json!({"service_name": "upload_gate", "data_target": "cloud", "channel_id": "A1", "operate_type": 1});
+    client.upload_data(&gate.to_string()).unwrap();
+
+    wait_until(Duration::from_secs(30), "two reports", || {
+        got.lock().unwrap().len() == 2
+    });
+    let answers = got.lock().unwrap().clone();
+    let report = answers
+        .iter()
+        .find(|a| a["service_name"] == "upload_price")
+        .expect("reported");
+    assert_eq!(report["state"], 0);
+    assert!(
+        report["errmsg"].as_str().unwrap().contains("no answer"),
+        "{report}"
+    );
+    assert!(
+        answers
+            .iter()
+            .any(|a| a["service_name"] == "upload_gate" && a["state"] == 1)
+    );
+    assert_eq!(
+        sim.received()
+            .iter()
+            .filter(|r| r.service_name == "upload_price")
+            .count(),
+        3
+    );
+    assert_eq!(client.status()["outbox"]["rejected"], 1);
+}

@@ -344,6 +344,28 @@ impl Sim {
         });
     }
 
+    /// Refuses every later `service_name` message for good with `errmsg` (state 0), as the cloud
+    /// does for a bad field; `None` accepts them again.
+    pub fn set_refuse(&self, service_name: &str, errmsg: Option<&str>) {
+        self.shared.update(|state| {
+            match errmsg {
+                Some(errmsg) => state.refusals.insert(service_name.to_string(), errmsg.to_string()),
+                None => state.refusals.remove(service_name),
+            };
+        });
+    }
+
+    /// Takes every later `service_name` message without answering it (`false` answers again).
+    pub fn set_silent(&self, service_name: &str, silent: bool) {
+        self.shared.update(|state| {
+            if silent {
+                state.silent.insert(service_name.to_string());
+            } else {
+                state.silent.remove(service_name);
+            }
+        });
+    }
+
     /// The stored images that are still within the retention time, oldest first.
     pub fn images(&self) -> Vec<StoredImage> {
         let mut state = self.shared.lock();

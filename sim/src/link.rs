@@ -353,6 +353,15 @@ fn judge(
     if service_name == "upload_carpic" {
         return refuse("error:图片请走http上传");
     }
+    if let Some(errmsg) = state.refusals.get(service_name) {
+        return refuse(&errmsg.clone());
+    }
+    if state.silent.contains(service_name) {
+        return Verdict {
+            answer: None,
+            entered: false,
+        };
+    }
 
     if checked {
         state.mark_processed(park_id, sign);

@@ -8,7 +8,7 @@
 //! Nothing is ever removed from the records: a simulator is meant to run for a test or a demo,
 //! not for months.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -62,6 +62,10 @@ pub(crate) struct State {
     pub(crate) images: Vec<StoredImage>,
     pub(crate) accepting: bool,
     pub(crate) drop_every: Option<u32>,
+    /// Services refused for good with the given `errmsg` (set with `Sim::set_refuse`).
+    pub(crate) refusals: HashMap<String, String>,
+    /// Services taken without any answer (set with `Sim::set_silent`).
+    pub(crate) silent: HashSet<String>,
     /// Messages counted towards `drop_every` since it was last set.
     pub(crate) dropped_count: u64,
     next_image_id: u64,
@@ -85,6 +89,8 @@ impl State {
             images: Vec::new(),
             accepting: true,
             drop_every: None,
+            refusals: HashMap::new(),
+            silent: HashSet::new(),
             dropped_count: 0,
             next_image_id: 1,
             next_conn_id: 1,
