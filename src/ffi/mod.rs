@@ -2,7 +2,9 @@
 //! the result into an owned JSON string. No panic crosses it.
 
 pub mod api;
+pub mod compat;
 pub mod global;
+pub mod jni;
 
 use std::ffi::{CStr, CString, c_char};
 use std::panic::{AssertUnwindSafe, catch_unwind};
