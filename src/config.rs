@@ -282,12 +282,20 @@ fn normalise_mac(mac: &str) -> Result<String> {
     }
 }
 
-/// `bolink-data` beside the host executable, or in the working directory when that is unknown.
+/// `bolink-data` beside the host executable, so each billing program keeps its own outbox. When
+/// the executable is a language runtime (`java`, `mono`, `dotnet`: shared by every program it
+/// runs) or its folder is not writable, `bolink-data` in the working directory instead.
 pub fn default_data_dir() -> PathBuf {
-    std::env::current_exe()
-        .ok()
-        .and_then(|exe| exe.parent().map(|dir| dir.join("bolink-data")))
-        .unwrap_or_else(|| PathBuf::from("bolink-data"))
+    const RUNTIMES: &[&str] = &["java", "javaw", "mono", "mono-sgen", "dotnet", "python3", "python"];
+    let beside_exe = std::env::current_exe().ok().and_then(|exe| {
+        let stem = exe.file_stem()?.to_string_lossy().to_ascii_lowercase();
+        if RUNTIMES.contains(&stem.as_str()) {
+            return None;
+        }
+        let dir = exe.parent()?.join("bolink-data");
+        std::fs::create_dir_all(&dir).ok().map(|_| dir)
+    });
+    beside_exe.unwrap_or_else(|| PathBuf::from("bolink-data"))
 }
 
 /// The image endpoint for a cloud host: the test cloud's for test hosts, else production's.
