@@ -210,10 +210,8 @@ impl Config {
         };
         let log_dir = match str_of(&obj, "log_dir") {
             Some(dir) if !dir.is_empty() => PathBuf::from(dir),
-            _ => data_dir
-                .clone()
-                .unwrap_or_else(default_data_dir)
-                .join("logs"),
+            // Without a data directory: `./logs`, as the vendor's SDK.
+            _ => data_dir.as_ref().map_or_else(|| PathBuf::from("logs"), |dir| dir.join("logs")),
         };
         let image_url = match str_of(&obj, "image_url") {
             Some(url) if !url.is_empty() => {
