@@ -5,8 +5,10 @@ use std::path::PathBuf;
 fn main() {
     let target = std::env::var("TARGET").unwrap_or_default();
     println!("cargo:rustc-env=BOLINK_TARGET={target}");
+    println!("cargo:rustc-env=BOLINK_PLATFORMS={}", platforms(&target));
     println!("cargo:rerun-if-changed=src/ffi");
     println!("cargo:rerun-if-changed=src/error.rs");
+    println!("cargo:rerun-if-changed=src/carpic");
     println!("cargo:rerun-if-changed=cbindgen.toml");
 
     let dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("set by cargo"));
@@ -26,5 +28,17 @@ fn main() {
             }
         }
         Err(e) => println!("cargo:warning=cbindgen could not generate the header: {e}"),
+    }
+}
+
+/// The systems a build runs on, as `bolink_version()` states them. Today's Rust standard library
+/// needs Windows 10 (ProcessPrng, WaitOnAddress); the `*-win7-windows-*` targets keep Windows 7.
+fn platforms(target: &str) -> &'static str {
+    if target.contains("-win7-windows-") {
+        "; Windows 7 SP1 / Server 2008 R2 SP1 or later"
+    } else if target.contains("-windows-") {
+        "; Windows 10 / Server 2016 or later"
+    } else {
+        ""
     }
 }

@@ -19,6 +19,13 @@
 #include <stdint.h>
 
 /**
+ * The largest picture an image upload (`upload_carpic`) may carry, in bytes of the file before
+ * Base64: 150 KB as the vendor counts it, 150 × 1024. The vendor's page says "150k" for a file
+ * size read on Windows, where a KB is 1024 bytes, and the simulator enforces the same number.
+ */
+#define BOLINK_MAX_IMAGE_BYTES (150 * 1024)
+
+/**
  * The largest input string accepted (a 150 KB image is about 200 KB of Base64).
  */
 #define BOLINK_MAX_INPUT_BYTES ((8 * 1024) * 1024)
@@ -238,8 +245,9 @@ char *bolink_poll_message(uint32_t timeout_ms);
 void bolink_free_string(char *s);
 
 /**
- * The library's version and build, e.g. "bolink 0.1.0 (x86_64-unknown-linux-gnu)". Static:
- * do not free.
+ * The library's version and build, e.g. "bolink 0.1.0 (x86_64-unknown-linux-gnu)"; a Windows
+ * build also names the Windows versions it runs on, e.g. "bolink 0.1.0 (i686-pc-windows-gnu;
+ * Windows 10 / Server 2016 or later)". Static: do not free.
  */
 const char *bolink_version(void);
 

@@ -28,6 +28,8 @@ pub struct Shared {
     pub outbox: Outbox,
     pub downstream: Arc<Downstream>,
     pub stopping: AtomicBool,
+    /// Vehicle images (2.12): the HTTP client and the worker that posts kept images.
+    pub carpic: crate::carpic::Images,
     links: Mutex<Vec<Arc<LinkState>>>,
     waiters: Mutex<HashMap<u64, Sender<Value>>>,
     balances: Mutex<HashMap<String, Map<String, Value>>>,
@@ -46,11 +48,13 @@ impl Client {
         let config = Config::parse(config_json)?;
         crate::log::configure(&config);
         let outbox = crate::outbox_open(&config)?;
+        let carpic = crate::carpic::Images::new(&config);
         let shared = Arc::new(Shared {
             config: Arc::new(config),
             outbox,
             downstream,
             stopping: AtomicBool::new(false),
+            carpic,
             links: Mutex::new(Vec::new()),
             waiters: Mutex::new(HashMap::new()),
             balances: Mutex::new(HashMap::new()),
@@ -75,6 +79,7 @@ impl Client {
                 .push(state);
             client.add_thread(handle);
         }
+        client.add_thread(crate::carpic::spawn(Arc::clone(&shared)).map_err(spawn_error)?);
         tracing::info!(
             park_id = shared.config.park_id.as_str(),
             mode = ?shared.config.mode,
@@ -208,7 +213,7 @@ impl Client {
         let message = fields::parse_object(json_text)?;
         let (service, target, class) = services::classify(&message)?;
         if class == Class::Image {
-            return crate::carpic::upload(&self.shared, &message);
+            return crate::carpic::upload(&self.shared, &message, wait);
         }
         let link = self.link_for(target)?;
         let entry = new_entry(
@@ -296,6 +301,7 @@ impl Client {
                 "oldest_age_ms": oldest_age_ms,
                 "rejected": stats.rejected,
                 "persistent": stats.persistent,
+                "warning": self.shared.outbox.problem(),
             },
             "downstream_waiting": self.shared.downstream.pending(),
         })
@@ -380,6 +386,7 @@ impl Client {
             return;
         }
         self.shared.stopping.store(true, Ordering::SeqCst);
+        self.shared.carpic.wake();
         for link in self.shared.links() {
             link.stop();
         }
@@ -388,6 +395,9 @@ impl Client {
         for handle in threads {
             let _ = handle.join();
         }
+        // Gives up the data directory's lock, so the next init (here or in another process)
+        // can open it.
+        self.shared.outbox.close();
         tracing::info!("bolink stopped");
     }
 }
@@ -422,7 +432,9 @@ impl Shared {
     }
 
     /// A link logged in or out.
-    pub(crate) fn link_changed(&self) {}
+    pub(crate) fn link_changed(&self) {
+        self.carpic.wake();
+    }
 
     /// The server answered a message.
     pub(crate) fn answered(&self, entry: &Entry, outcome: Outcome, text: &str, errmsg: &str) {
