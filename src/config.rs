@@ -211,7 +211,9 @@ impl Config {
         let log_dir = match str_of(&obj, "log_dir") {
             Some(dir) if !dir.is_empty() => PathBuf::from(dir),
             // Without a data directory: `./logs`, as the vendor's SDK.
-            _ => data_dir.as_ref().map_or_else(|| PathBuf::from("logs"), |dir| dir.join("logs")),
+            _ => data_dir
+                .as_ref()
+                .map_or_else(|| PathBuf::from("logs"), |dir| dir.join("logs")),
         };
         let image_url = match str_of(&obj, "image_url") {
             Some(url) if !url.is_empty() => {
@@ -284,7 +286,15 @@ fn normalise_mac(mac: &str) -> Result<String> {
 /// the executable is a language runtime (`java`, `mono`, `dotnet`: shared by every program it
 /// runs) or its folder is not writable, `bolink-data` in the working directory instead.
 pub fn default_data_dir() -> PathBuf {
-    const RUNTIMES: &[&str] = &["java", "javaw", "mono", "mono-sgen", "dotnet", "python3", "python"];
+    const RUNTIMES: &[&str] = &[
+        "java",
+        "javaw",
+        "mono",
+        "mono-sgen",
+        "dotnet",
+        "python3",
+        "python",
+    ];
     let beside_exe = std::env::current_exe().ok().and_then(|exe| {
         let stem = exe.file_stem()?.to_string_lossy().to_ascii_lowercase();
         if RUNTIMES.contains(&stem.as_str()) {

@@ -349,7 +349,9 @@ impl Sim {
     pub fn set_refuse(&self, service_name: &str, errmsg: Option<&str>) {
         self.shared.update(|state| {
             match errmsg {
-                Some(errmsg) => state.refusals.insert(service_name.to_string(), errmsg.to_string()),
+                Some(errmsg) => state
+                    .refusals
+                    .insert(service_name.to_string(), errmsg.to_string()),
                 None => state.refusals.remove(service_name),
             };
         });
