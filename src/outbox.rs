@@ -65,7 +65,7 @@ struct Memory {
 
 enum Store {
     Memory(Mutex<Memory>),
-    Disk(Disk),
+    Disk(Box<Disk>),
 }
 
 /// The outbox. Shared by the host threads that push and the link threads that send; every
@@ -106,7 +106,7 @@ impl Outbox {
                     "outbox opened"
                 );
                 Ok(Outbox {
-                    store: Store::Disk(disk),
+                    store: Store::Disk(Box::new(disk)),
                     max,
                     problem: None,
                 })

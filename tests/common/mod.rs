@@ -21,13 +21,10 @@ pub fn sim() -> Sim {
 }
 
 pub fn sim_with(adjust: impl FnOnce(&mut SimConfig)) -> Sim {
-    let mut config = SimConfig::default();
-    config.parks = vec![Park {
-        union_id: UNION_ID.into(),
-        park_id: PARK_ID.into(),
-        ukey: UKEY.into(),
-        ckey: Some(CKEY.into()),
-    }];
+    let mut config = SimConfig {
+        parks: vec![Park::new(UNION_ID, PARK_ID, UKEY).with_ckey(CKEY)],
+        ..SimConfig::default()
+    };
     adjust(&mut config);
     Sim::start(config).expect("the simulator starts")
 }
