@@ -6,6 +6,12 @@ fn main() {
     let target = std::env::var("TARGET").unwrap_or_default();
     println!("cargo:rustc-env=BOLINK_TARGET={target}");
     println!("cargo:rustc-env=BOLINK_PLATFORMS={}", platforms(&target));
+    if target.starts_with("i686-") && target.ends_with("-windows-gnu") {
+        // The __stdcall exports are undecorated like the vendor's (UploadUtilNative_Init, not
+        // UploadUtilNative_Init@4): ld maps each name of rustc's export list to the decorated
+        // symbol. This says the mapping is wanted, so ld does it without a warning per function.
+        println!("cargo:rustc-cdylib-link-arg=-Wl,--enable-stdcall-fixup");
+    }
     println!("cargo:rerun-if-changed=src/ffi");
     println!("cargo:rerun-if-changed=src/error.rs");
     println!("cargo:rerun-if-changed=src/carpic");

@@ -1,4 +1,9 @@
 //! The modern C ABI: `bolink_*`, cdecl, UTF-8 JSON in and out.
+//!
+//! Every pointer argument must be NULL or valid for the call (a NUL-terminated string, or a
+//! function and its `user_data`); that contract is stated once, in the header's API conventions.
+
+#![allow(clippy::missing_safety_doc)]
 
 use std::ffi::{CString, c_char, c_void};
 use std::sync::Arc;
@@ -208,8 +213,9 @@ pub unsafe extern "C" fn bolink_free_string(s: *mut c_char) {
     }
 }
 
-/// The library's version and build, e.g. "bolink 0.1.0 (x86_64-unknown-linux-gnu)". Static:
-/// do not free.
+/// The library's version and build, e.g. "bolink 0.1.0 (x86_64-unknown-linux-gnu)"; a Windows
+/// build also names the Windows versions it runs on, e.g. "bolink 0.1.0 (i686-pc-windows-gnu;
+/// Windows 10 / Server 2016 or later)". Static: do not free.
 #[unsafe(no_mangle)]
 pub extern "C" fn bolink_version() -> *const c_char {
     concat!(
@@ -217,6 +223,7 @@ pub extern "C" fn bolink_version() -> *const c_char {
         env!("CARGO_PKG_VERSION"),
         " (",
         env!("BOLINK_TARGET"),
+        env!("BOLINK_PLATFORMS"),
         ")\0"
     )
     .as_ptr()
