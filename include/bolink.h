@@ -187,7 +187,7 @@ char *bolink_upload_out_park_order(const char *json);
 /**
  * 4.1: whether `car_number` can pay password-free (from the balances the cloud pushed) and
  * whether the payment link is up (`net_status`). Answered locally, at once. The answer also
- * carries `sdk`: the links' state and the outbox (`pending`, `oldest_age_ms`, `rejected`).
+ * carries `sdk`: the links' state and the outbox, as `bolink_status`.
  * The caller owns the returned string and must free it with `bolink_free_string`.
  */
 char *bolink_get_pay_status(const char *json);
@@ -210,7 +210,7 @@ char *bolink_upload_data_sync(const char *json, uint32_t timeout_ms);
 
 /**
  * The SDK's state as JSON: version, links (`logged_in`, `last_error`), outbox (`pending`,
- * `oldest_age_ms`, `rejected`, `persistent`) and messages waiting for the host.
+ * `oldest_age_ms`, `rejected`, `persistent`, `warning`) and messages waiting for the host.
  * The caller owns the returned string and must free it with `bolink_free_string`.
  */
 char *bolink_status(void);

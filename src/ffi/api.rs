@@ -71,7 +71,7 @@ pub unsafe extern "C" fn bolink_upload_out_park_order(json: *const c_char) -> *m
 
 /// 4.1: whether `car_number` can pay password-free (from the balances the cloud pushed) and
 /// whether the payment link is up (`net_status`). Answered locally, at once. The answer also
-/// carries `sdk`: the links' state and the outbox (`pending`, `oldest_age_ms`, `rejected`).
+/// carries `sdk`: the links' state and the outbox, as `bolink_status`.
 /// The caller owns the returned string and must free it with `bolink_free_string`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn bolink_get_pay_status(json: *const c_char) -> *mut c_char {
@@ -111,7 +111,7 @@ pub unsafe extern "C" fn bolink_upload_data_sync(
 }
 
 /// The SDK's state as JSON: version, links (`logged_in`, `last_error`), outbox (`pending`,
-/// `oldest_age_ms`, `rejected`, `persistent`) and messages waiting for the host.
+/// `oldest_age_ms`, `rejected`, `persistent`, `warning`) and messages waiting for the host.
 /// The caller owns the returned string and must free it with `bolink_free_string`.
 #[unsafe(no_mangle)]
 pub extern "C" fn bolink_status() -> *mut c_char {
