@@ -69,7 +69,7 @@ fn main() -> Result<(), Failure> {
             .is_ok_and(|text| text.contains("\"in_park\""))
     })?;
 
-    let picture = jpeg(PICTURE_BYTES);
+    let picture = bolink_sim::picture::jpeg_sized(PICTURE_BYTES);
     let message = json!({
         "service_name": "upload_carpic", "data_target": "cloud", "picture_source": "order",
         "order_id": ORDER_ID, "park_order_type": "in", "create_time": 1700000000,
@@ -273,48 +273,6 @@ fn cpu_time() -> Option<Duration> {
 #[cfg(not(unix))]
 fn cpu_time() -> Option<Duration> {
     None
-}
-
-/// A valid JPEG of exactly `len` bytes: a tiny baseline picture (one grey 8×8 block) with COM
-/// segments of filler after the start marker. The cloud checks the start bytes only, and the
-/// filler keeps the size of a real camera picture.
-fn jpeg(len: usize) -> Vec<u8> {
-    fn segment(out: &mut Vec<u8>, marker: u8, payload: &[u8]) {
-        out.extend([0xFF, marker]);
-        out.extend(((payload.len() + 2) as u16).to_be_bytes());
-        out.extend(payload);
-    }
-    let mut tail = Vec::new();
-    segment(&mut tail, 0xDB, &[[0u8].as_slice(), &[1u8; 64]].concat());
-    segment(&mut tail, 0xC0, &[8, 0, 8, 0, 8, 1, 1, 0x11, 0]);
-    for class in [0x00u8, 0x10] {
-        let mut table = vec![class, 1];
-        table.extend([0u8; 15]);
-        table.push(0);
-        segment(&mut tail, 0xC4, &table);
-    }
-    segment(&mut tail, 0xDA, &[1, 1, 0, 0, 63, 0]);
-    tail.extend([0x3F, 0xFF, 0xD9]);
-
-    let mut out = vec![0xFF, 0xD8];
-    let mut seed = 1u32;
-    while out.len() + tail.len() < len {
-        let room = len - out.len() - tail.len();
-        // A segment takes 4 bytes besides its payload; never leave 1 to 3 bytes over.
-        let mut payload = room.saturating_sub(4).min(65_533);
-        if (1..4).contains(&(room - 4 - payload)) {
-            payload -= 4;
-        }
-        let filler: Vec<u8> = (0..payload)
-            .map(|_| {
-                seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12_345);
-                (seed >> 16) as u8 & 0x7F
-            })
-            .collect();
-        segment(&mut out, 0xFE, &filler);
-    }
-    out.extend(tail);
-    out
 }
 
 /// The simulator child process, stopped when dropped.

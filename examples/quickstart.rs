@@ -75,7 +75,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "service_name": "upload_carpic", "data_target": "cloud", "picture_source": "order",
         "order_id": "qs_0001", "park_order_type": "in", "create_time": 1700000000,
         "upload_type": "http", "car_number": "京A54321", "pic_type": "jpg",
-        "content": base64::engine::general_purpose::STANDARD.encode(tiny_jpeg()),
+        "content": base64::engine::general_purpose::STANDARD.encode(bolink_sim::picture::jpeg("quickstart entry")),
     });
     println!(
         "4. entry image: {}",
@@ -124,30 +124,4 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     client.stop();
     println!("done: init -> entry -> image -> price query answered -> exit");
     Ok(())
-}
-
-/// A small but well-formed JPEG (a 1x1 grey baseline image).
-fn tiny_jpeg() -> Vec<u8> {
-    let mut jpeg = vec![
-        0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x10, b'J', b'F', b'I', b'F', 0, 1, 1, 0, 0, 1, 0, 1, 0, 0,
-    ];
-    // Quantisation table: all ones.
-    jpeg.extend([0xFF, 0xDB, 0x00, 0x43, 0x00]);
-    jpeg.extend([1u8; 64]);
-    // Frame: 8-bit, 1x1, one component.
-    jpeg.extend([
-        0xFF, 0xC0, 0x00, 0x0B, 0x08, 0x00, 0x01, 0x00, 0x01, 0x01, 0x01, 0x11, 0x00,
-    ]);
-    // Huffman tables: DC with one code for category 0, AC with one code for end-of-block.
-    jpeg.extend([
-        0xFF, 0xC4, 0x00, 0x14, 0x00, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    ]);
-    jpeg.extend([
-        0xFF, 0xC4, 0x00, 0x14, 0x10, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    ]);
-    // Scan: DC diff 0 and end-of-block are both the one-bit code 0; pad with ones.
-    jpeg.extend([
-        0xFF, 0xDA, 0x00, 0x08, 0x01, 0x01, 0x00, 0x00, 0x3F, 0x00, 0x3F, 0xFF, 0xD9,
-    ]);
-    jpeg
 }

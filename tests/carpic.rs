@@ -5,7 +5,7 @@
 mod common;
 
 use std::net::TcpListener;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine;
@@ -51,18 +51,6 @@ fn images_received(sim: &Sim) -> usize {
         .iter()
         .filter(|r| r.service_name == "upload_carpic")
         .count()
-}
-
-/// Collects every message handed to the receiver.
-fn collector(downstream: &Downstream) -> Arc<Mutex<Vec<Value>>> {
-    let got = Arc::new(Mutex::new(Vec::new()));
-    let sink = Arc::clone(&got);
-    downstream.set_receiver(Some(Arc::new(move |text: &str| {
-        sink.lock()
-            .unwrap()
-            .push(serde_json::from_str(text).unwrap());
-    })));
-    got
 }
 
 fn outbox(client: &Client) -> Value {

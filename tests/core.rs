@@ -26,18 +26,6 @@ fn logins(sim: &bolink_sim::Sim) -> usize {
         .count()
 }
 
-/// Collects every message handed to the receiver.
-fn collector(downstream: &Downstream) -> Arc<Mutex<Vec<Value>>> {
-    let got = Arc::new(Mutex::new(Vec::new()));
-    let sink = Arc::clone(&got);
-    downstream.set_receiver(Some(Arc::new(move |text: &str| {
-        sink.lock()
-            .unwrap()
-            .push(serde_json::from_str(text).unwrap());
-    })));
-    got
-}
-
 #[test]
 fn logs_in_with_the_vendor_login_shape() {
     let sim = sim();

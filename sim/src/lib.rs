@@ -16,6 +16,7 @@
 mod http;
 mod link;
 mod page;
+pub mod picture;
 mod route;
 mod sign;
 mod state;
