@@ -165,7 +165,9 @@ char *bolink_init(const char *config_json);
 /**
  * Stops the SDK: logs out, ends its threads. Messages not yet delivered stay in the outbox for
  * the next init. May be called any number of times; init may follow again.
- * Not allowed from the receive callback (WRONG_THREAD).
+ * It waits for work in progress to end: a connection attempt (at most `connect_timeout_ms`) or
+ * an image post (at most `sync_timeout_ms`). Not allowed from the receive callback
+ * (WRONG_THREAD).
  * The caller owns the returned string and must free it with `bolink_free_string`.
  */
 char *bolink_uninit(void);
