@@ -28,6 +28,11 @@ const WINDOW: usize = 16;
 /// Attempts at a message the server never answers before it is set aside.
 const MAX_UNANSWERED_ATTEMPTS: u32 = 3;
 
+/// The window `rate_limit_per_10s` is counted over. The cloud counts 10 s on its own clock, when
+/// messages arrive: a message delayed on the way (the first ones after a login often are) would
+/// otherwise still be in the cloud's window when the SDK's has let it go. One second of margin.
+const RATE_WINDOW: Duration = Duration::from_millis(11_000);
+
 /// Pause after the server says `request_over_times`.
 const OVER_RATE_PAUSE: Duration = Duration::from_secs(10);
 
@@ -482,7 +487,6 @@ impl Link {
         token: &str,
     ) -> std::io::Result<Option<Instant>> {
         let config = Arc::clone(&self.shared.config);
-        let ten_seconds = Duration::from_secs(10);
         while self.inflight.len() < WINDOW {
             if self.ready.is_empty() && self.retry.is_empty() {
                 let batch = self
@@ -505,14 +509,14 @@ impl Link {
             while self
                 .sent_times
                 .front()
-                .is_some_and(|t| now.duration_since(*t) >= ten_seconds)
+                .is_some_and(|t| now.duration_since(*t) >= RATE_WINDOW)
             {
                 self.sent_times.pop_front();
             }
             if config.rate_limit_per_10s > 0
                 && self.sent_times.len() >= config.rate_limit_per_10s as usize
             {
-                return Ok(self.sent_times.front().map(|t| *t + ten_seconds));
+                return Ok(self.sent_times.front().map(|t| *t + RATE_WINDOW));
             }
             let next = self
                 .retry
