@@ -90,7 +90,7 @@ pub unsafe extern "system" fn UploadUtilNative_UploadInParkOrder(
 ) -> *const c_char {
     vendor_answer(|| {
         let text = unsafe { input(json, "strJsonData") }?;
-        global::with_client(|c| c.upload_in_park(text))
+        global::with_client_for(text, |c| c.upload_in_park(text))
     })
 }
 
@@ -105,7 +105,7 @@ pub unsafe extern "system" fn UploadUtilNative_UploadOutParkOrder(
 ) -> *const c_char {
     vendor_answer(|| {
         let text = unsafe { input(json, "strJsonData") }?;
-        global::with_client(|c| c.upload_out_park(text))
+        global::with_client_for(text, |c| c.upload_out_park(text))
     })
 }
 
@@ -118,7 +118,7 @@ pub unsafe extern "system" fn UploadUtilNative_UploadOutParkOrder(
 pub unsafe extern "system" fn UploadUtilNative_GetPayStatus(json: *const c_char) -> *const c_char {
     vendor_answer(|| {
         let text = unsafe { input(json, "strJsonData") }?;
-        global::with_client(|c| c.pay_status(text))
+        global::with_client_for(text, |c| c.pay_status(text))
     })
 }
 
@@ -132,7 +132,7 @@ pub unsafe extern "system" fn UploadUtilNative_GetPayStatus(json: *const c_char)
 pub unsafe extern "system" fn UploadUtilNative_UploadData(json: *const c_char) -> *const c_char {
     vendor_answer(|| {
         let text = unsafe { input(json, "strJsonData") }?;
-        global::with_client(|c| c.upload_data(text))
+        global::with_client_for(text, |c| c.upload_data(text))
     })
 }
 

@@ -59,24 +59,25 @@ pub fn uninit() -> Result<Value> {
 
 /// Runs a call on the running SDK.
 pub fn with_client<T>(call: impl FnOnce(&Client) -> Result<T>) -> Result<T> {
-    let client = SDK.lock().unwrap_or_else(|e| e.into_inner()).clone();
-    match client {
-        Some(client) => call(&client),
-        None => Err(Error::new(
-            ErrCode::NotInitialized,
-            "the SDK is not initialized; call init first",
-        )),
-    }
+    with_client_or(call, || Ok(()))
 }
 
 /// Runs a call that takes the host's JSON `text` on the running SDK. Before init, malformed
-/// input is still reported as such rather than as NOT_INITIALIZED.
+/// input is still reported as such rather than as NOT_INITIALIZED: every layer (C, compat, Java)
+/// names bad input first.
 pub fn with_client_for<T>(text: &str, call: impl FnOnce(&Client) -> Result<T>) -> Result<T> {
+    with_client_or(call, || crate::fields::parse_object(text).map(drop))
+}
+
+fn with_client_or<T>(
+    call: impl FnOnce(&Client) -> Result<T>,
+    check_input: impl FnOnce() -> Result<()>,
+) -> Result<T> {
     let client = SDK.lock().unwrap_or_else(|e| e.into_inner()).clone();
     match client {
         Some(client) => call(&client),
         None => {
-            crate::fields::parse_object(text)?;
+            check_input()?;
             Err(Error::new(
                 ErrCode::NotInitialized,
                 "the SDK is not initialized; call init first",

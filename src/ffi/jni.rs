@@ -113,7 +113,7 @@ pub extern "system" fn Java_sdk_UploadUtilNative_jni_1UploadInParkOrder<'l>(
     json: JString<'l>,
 ) -> jstring {
     java_answer(&mut env, Some(&json), |text| {
-        global::with_client(|c| c.upload_in_park(text))
+        global::with_client_for(text, |c| c.upload_in_park(text))
     })
 }
 
@@ -125,7 +125,7 @@ pub extern "system" fn Java_sdk_UploadUtilNative_jni_1UploadOutParkOrder<'l>(
     json: JString<'l>,
 ) -> jstring {
     java_answer(&mut env, Some(&json), |text| {
-        global::with_client(|c| c.upload_out_park(text))
+        global::with_client_for(text, |c| c.upload_out_park(text))
     })
 }
 
@@ -137,7 +137,7 @@ pub extern "system" fn Java_sdk_UploadUtilNative_jni_1GetPayStatus<'l>(
     json: JString<'l>,
 ) -> jstring {
     java_answer(&mut env, Some(&json), |text| {
-        global::with_client(|c| c.pay_status(text))
+        global::with_client_for(text, |c| c.pay_status(text))
     })
 }
 
@@ -149,7 +149,7 @@ pub extern "system" fn Java_sdk_UploadUtilNative_jni_1UploadData<'l>(
     json: JString<'l>,
 ) -> jstring {
     java_answer(&mut env, Some(&json), |text| {
-        global::with_client(|c| c.upload_data(text))
+        global::with_client_for(text, |c| c.upload_data(text))
     })
 }
 
@@ -162,7 +162,9 @@ pub extern "system" fn Java_sdk_UploadUtilNative_jni_1UploadDataSync<'l>(
     json: JString<'l>,
 ) -> jstring {
     java_answer(&mut env, Some(&json), |text| {
-        global::with_client(|c| c.upload_data_sync(text, c.shared().config.sync_timeout))
+        global::with_client_for(text, |c| {
+            c.upload_data_sync(text, c.shared().config.sync_timeout)
+        })
     })
 }
 
