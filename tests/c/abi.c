@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "bolink.h"
+#include "json_field.h"
 
 static int failures;
 
@@ -54,9 +55,8 @@ static void on_message(void *user_data, const char *json) {
     pthread_mutex_unlock(&host->lock);
 
     if (strstr(json, "\"service_name\":\"query_price\"")) {
-        const char *no = strstr(json, "\"query_order_no\":\"");
         char order_no[64] = {0};
-        if (no) sscanf(no + strlen("\"query_order_no\":\""), "%63[^\"]", order_no);
+        json_string_field(json, "query_order_no", order_no, sizeof order_no);
         char reply[512];
         snprintf(reply, sizeof reply,
                  "{\"service_name\":\"query_price\",\"data_target\":\"bolink\",\"state\":1,"

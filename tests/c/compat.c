@@ -20,6 +20,7 @@
 #include <time.h>
 
 #include "bolink_compat.h"
+#include "json_field.h"
 
 static atomic_int price_replies;
 static atomic_int callback_failures;
@@ -58,23 +59,6 @@ static void expect_error(const char *what, const char *answer, const char *reaso
         fail(what, answer);
 }
 
-/* Copies the string value of "key" from a flat JSON message into out. */
-static int field(const char *json, const char *key, char *out, size_t size)
-{
-    char pattern[64];
-    snprintf(pattern, sizeof pattern, "\"%s\":\"", key);
-    const char *start = strstr(json, pattern);
-    if (start == NULL)
-        return 0;
-    start += strlen(pattern);
-    const char *end = strchr(start, '"');
-    if (end == NULL || (size_t)(end - start) >= size)
-        return 0;
-    memcpy(out, start, (size_t)(end - start));
-    out[end - start] = '\0';
-    return 1;
-}
-
 static void BOLINK_STDCALL on_receive(const char *json)
 {
     printf("receive: %s\n", json);
@@ -89,8 +73,8 @@ static void BOLINK_STDCALL on_receive(const char *json)
         return;
 
     char query_order_no[64] = "", order_id[64] = "";
-    if (!field(json, "query_order_no", query_order_no, sizeof query_order_no) ||
-        !field(json, "order_id", order_id, sizeof order_id)) {
+    if (!json_string_field(json, "query_order_no", query_order_no, sizeof query_order_no) ||
+        !json_string_field(json, "order_id", order_id, sizeof order_id)) {
         atomic_fetch_add(&callback_failures, 1);
         return;
     }

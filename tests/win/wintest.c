@@ -30,6 +30,7 @@
 
 #include "bolink.h"
 #include "bolink_compat.h"
+#include "../c/json_field.h"
 
 #define IMAGE_BYTES 150000
 #define COMPAT_CALLS 1000
@@ -73,23 +74,6 @@ static int has(const char *text, const char *part)
     return text != NULL && strstr(text, part) != NULL;
 }
 
-/* Copies the string value of `"key":"..."` from compact JSON into `out`; 0 when absent. */
-static int string_field(const char *json, const char *key, char *out, size_t size)
-{
-    char pattern[64];
-    snprintf(pattern, sizeof pattern, "\"%s\":\"", key);
-    const char *start = strstr(json, pattern);
-    if (start == NULL)
-        return 0;
-    start += strlen(pattern);
-    const char *end = strchr(start, '"');
-    if (end == NULL || (size_t)(end - start) >= size)
-        return 0;
-    memcpy(out, start, (size_t)(end - start));
-    out[end - start] = '\0';
-    return 1;
-}
-
 /* Fails unless a bolink_* answer says state 1; frees it. */
 static void expect_state_1(const char *what, char *answer)
 {
@@ -125,8 +109,8 @@ static void receive(void *user_data, const char *json)
     }
 
     char query_order_no[64], order_id[64];
-    if (!string_field(json, "query_order_no", query_order_no, sizeof query_order_no) ||
-        !string_field(json, "order_id", order_id, sizeof order_id) ||
+    if (!json_string_field(json, "query_order_no", query_order_no, sizeof query_order_no) ||
+        !json_string_field(json, "order_id", order_id, sizeof order_id) ||
         strcmp(order_id, r->order_id) != 0) {
         snprintf(r->reply_answer, sizeof r->reply_answer, "unexpected query_price %s", json);
     } else {
