@@ -474,3 +474,14 @@ fn a_message_never_answered_is_tried_three_times_then_set_aside() {
     );
     assert_eq!(client.status()["outbox"]["rejected"], 1);
 }
+
+#[test]
+fn a_message_that_arrives_with_the_login_answer_is_not_lost() {
+    let greeting = json!({"service_name": "lock_car", "order_id": "early", "is_locked": 1});
+    let sim = sim_with(|config| config.login_greeting = Some(greeting.clone()));
+    let downstream = Downstream::new();
+    let got = collector(&downstream);
+    let _client = Client::start(&init_json(&sim).to_string(), downstream).unwrap();
+    wait_until(WAIT, "the greeting", || !got.lock().unwrap().is_empty());
+    assert_eq!(got.lock().unwrap()[0], greeting);
+}

@@ -86,6 +86,10 @@ pub struct SimConfig {
     pub image_retention: Duration,
     /// When set, the simulator pushes a `query_price` for every `in_park` it accepts.
     pub auto_query_price: bool,
+    /// When set, written right after every successful login answer, in the same write: the
+    /// cloud may push as soon as a park is online, and a client must not lose what arrives with
+    /// its login answer.
+    pub login_greeting: Option<Value>,
 }
 
 impl Default for SimConfig {
@@ -102,6 +106,7 @@ impl Default for SimConfig {
             max_image_bytes: 150 * 1024,
             image_retention: Duration::from_secs(30 * 24 * 60 * 60),
             auto_query_price: false,
+            login_greeting: None,
         }
     }
 }

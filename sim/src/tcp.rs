@@ -124,7 +124,12 @@ async fn answer_line(
         Err(_) => link::Outcome::malformed(),
     };
     if let Some(answer) = &outcome.answer {
-        if writer.write_all(&wire::frame(answer)).await.is_err() {
+        let mut bytes = wire::frame(answer);
+        let logged_in = answer["service_name"] == "login" && answer["state"] == 1;
+        if let (true, Some(greeting)) = (logged_in, &shared.config.login_greeting) {
+            bytes.extend(wire::frame(greeting));
+        }
+        if writer.write_all(&bytes).await.is_err() {
             return false;
         }
     }

@@ -178,12 +178,12 @@ impl Link {
         let mut backoff = Duration::from_secs(1);
         loop {
             match self.connect() {
-                Ok((stream, token)) => {
+                Ok(login) => {
                     backoff = Duration::from_secs(1);
                     tracing::info!(link = name, "logged in");
-                    self.state.set_session(Some(token.clone()));
+                    self.state.set_session(Some(login.token.clone()));
                     self.shared.link_changed();
-                    let end = self.session(stream, &token);
+                    let end = self.session(login);
                     self.state.set_session(None);
                     self.shared.link_changed();
                     match end {
@@ -232,7 +232,7 @@ impl Link {
         while !matches!(self.rx.recv(), Ok(Event::Stop) | Err(_)) {}
     }
 
-    fn connect(&mut self) -> Result<(TcpStream, String), LoginError> {
+    fn connect(&mut self) -> Result<Login, LoginError> {
         let config = &self.shared.config;
         let failed = |why: String| LoginError::Failed(why, false);
         let address = format!("{}:{}", self.endpoint.host, self.endpoint.port);
@@ -279,7 +279,8 @@ impl Link {
                 Ok(n) => n,
                 Err(e) => return Err(failed(format!("no answer to login: {e}"))),
             };
-            for frame in splitter.feed(&buf[..n]) {
+            let mut frames = splitter.feed(&buf[..n]).into_iter();
+            while let Some(frame) = frames.next() {
                 let Frame::Json(text) = frame else { continue };
                 let Ok(Value::Object(answer)) = serde_json::from_str::<Value>(&text) else {
                     continue;
@@ -290,7 +291,14 @@ impl Link {
                     .unwrap_or_default();
                 if answer.get("state").and_then(Value::as_i64) == Some(1) && !token.is_empty() {
                     let _ = stream.set_read_timeout(None);
-                    return Ok((stream, token.to_string()));
+                    // The cloud may push right after the login answer, in the same read.
+                    let early = frames.collect();
+                    return Ok(Login {
+                        stream,
+                        token: token.to_string(),
+                        splitter,
+                        early,
+                    });
                 }
                 let errmsg = answer
                     .get("errmsg")
@@ -325,7 +333,13 @@ impl Link {
         data
     }
 
-    fn session(&mut self, stream: TcpStream, token: &str) -> End {
+    fn session(&mut self, login: Login) -> End {
+        let Login {
+            stream,
+            token,
+            splitter,
+            early,
+        } = login;
         self.generation += 1;
         let generation = self.generation;
         self.inflight.clear();
@@ -333,26 +347,35 @@ impl Link {
         self.retry.clear();
         self.last_id = 0;
 
-        let reader = match self.spawn_reader(&stream, generation) {
+        for frame in early {
+            let _ = self.events.send(Event::Frame(generation, frame));
+        }
+        let reader = match self.spawn_reader(&stream, splitter, generation) {
             Ok(reader) => reader,
             Err(e) => {
                 tracing::error!("cannot start the reader thread: {e}");
                 return End::Reconnect;
             }
         };
-        let end = self.serve(&stream, token, generation);
+        let end = self.serve(&stream, &token, generation);
         let _ = stream.shutdown(Shutdown::Both);
         let _ = reader.join();
         end
     }
 
-    fn spawn_reader(&self, stream: &TcpStream, generation: u64) -> std::io::Result<JoinHandle<()>> {
+    /// Starts the reader of a logged-in connection; `splitter` holds what login read past its
+    /// answer.
+    fn spawn_reader(
+        &self,
+        stream: &TcpStream,
+        mut splitter: Splitter,
+        generation: u64,
+    ) -> std::io::Result<JoinHandle<()>> {
         let mut stream = stream.try_clone()?;
         let events = self.events.clone();
         thread::Builder::new()
             .name(format!("bolink-{}-read", self.state.id.name()))
             .spawn(move || {
-                let mut splitter = Splitter::default();
                 let mut buf = vec![0u8; 64 * 1024];
                 loop {
                     match stream.read(&mut buf) {
@@ -626,6 +649,14 @@ impl Link {
             .position(|f| same_service(&f) && agrees(f))
             .or_else(|| self.inflight.iter().position(|f| same_service(&f)))
     }
+}
+
+/// A logged-in connection, with whatever the login read past its answer.
+struct Login {
+    stream: TcpStream,
+    token: String,
+    splitter: Splitter,
+    early: Vec<Frame>,
 }
 
 enum LoginError {
